@@ -1,0 +1,1 @@
+"""The `hypermm-edge` command line: one module per verb, heavy imports inside the verbs."""

@@ -1,0 +1,1 @@
+"""Cohorts on disk: labels.csv plus one folder per patient; and a synthetic cohort maker."""

@@ -1,0 +1,1 @@
+"""Checkpoint -> ONNX graphs (trunk, one head per modality, rho) -> engines + manifest."""
