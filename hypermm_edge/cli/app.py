@@ -69,7 +69,8 @@ def main() -> None:
     except HyperMMError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error[/] [{exc.category}] {exc}")
+        err_console.print(f"error [{exc.category}] {exc}", style="bold red", markup=False, highlight=False,
+                          soft_wrap=True)
         sys.exit(EXIT_USAGE)
 
 

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 try:  # imported here, but this module itself is only imported when TensorRT is asked for
     import tensorrt as trt
 
-    _IMPORT_ERROR = ""
+    # tensorrt-stubs alone leaves an empty namespace package named tensorrt
+    _IMPORT_ERROR = "" if hasattr(trt, "Builder") else "only type stubs of tensorrt are installed"
 except (ImportError, OSError) as exc:  # OSError: bindings present, native libraries missing
     _IMPORT_ERROR = f"tensorrt cannot be imported ({exc})"
 

@@ -80,11 +80,11 @@ def read_reference_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def import_reference(path: str | Path, modality_names: list[str]) -> HyperMM:
-    raw = read_reference_state_dict(path)
-    config = infer_reference_config(raw, modality_names)
+    state = remap_reference_keys(read_reference_state_dict(path))
+    config = infer_reference_config(state, modality_names)
     model = HyperMM(config)
     try:
-        model.load_state_dict(remap_reference_keys(raw), strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"state_dict does not fit HyperMM: {exc}", path=path) from exc
     return model.eval()

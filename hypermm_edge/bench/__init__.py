@@ -1,0 +1,1 @@
+"""Latency measurement: per stage, per modality subset, optionally against PyTorch eager."""

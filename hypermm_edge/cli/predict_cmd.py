@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+
+def predict(
+    patient_dirs: Annotated[list[Path], typer.Argument(help="Patient folders (one per patient).")],
+    engines: Annotated[Path, typer.Option("--engines", help="Engine directory from `build-engines`.")],
+    output: Annotated[Path | None, typer.Option(help="Results file (JSON lines), written atomically.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per patient.")] = False,
+    resume: Annotated[bool, typer.Option(help="Skip patients already recorded ok in --output.")] = False,
+) -> None:
+    """Predict patients with whatever modalities each has.
+
+    Exit codes: 0 every patient ok; 1 some patients failed (each has status 'error' with a
+    category and the file at fault); 2 usage or configuration error.
+    """
+    from hypermm_edge.runtime.batch import predict_many
+    from hypermm_edge.runtime.predictor import Predictor
+    from hypermm_edge.runtime.results import ResultsFile
+
+    out = Console(stderr=as_json)
+    if resume and output is None:
+        raise typer.BadParameter("--resume needs --output")
+    results = ResultsFile(output, resume) if output else None
+    predictor = Predictor(engines)
+    skip = {k for k in results.records if results.done(k)} if results else set()
+    todo = [p for p in patient_dirs if str(p.resolve()) not in skip]
+    if skip:
+        out.print(f"resuming: {len(patient_dirs) - len(todo)} patients already done")
+    records = []
+    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
+        task = progress.add_task("predicting", total=len(todo))
+        for record in predict_many(predictor, todo):
+            records.append(record)
+            if results:
+                results.add(record)
+            if as_json:
+                typer.echo(json.dumps(record, sort_keys=True))
+            progress.advance(task)
+    failed = [r for r in records if r["status"] != "ok"]
+    if not as_json:
+        table = Table(title=f"predictions ({predictor.manifest.backend}, {predictor.manifest.precision_summary()})")
+        for col in ("patient", "status", "prediction", "probability", "modalities", "missing / error", "ms"):
+            table.add_column(col)
+        for r in records:
+            if r["status"] == "ok":
+                prob = r.get("probability")
+                prob_text = f"{prob:.3f}" if prob is not None else json.dumps(r["probabilities"])
+                table.add_row(r["patient"], "ok", r["prediction"], prob_text, ",".join(r["modalities"]),
+                              ",".join(r["missing"]) or "-", f"{r['timings_ms']['total']:.1f}")
+            else:
+                e = r["error"]
+                table.add_row(r["patient"], "[red]error[/]", "", "", "", f"[{e['category']}] {e['message']}", "")
+        out.print(table)
+        out.print(f"{len(records) - len(failed)} ok, {len(failed)} failed"
+                  + (f"; results in {output}" if output else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)

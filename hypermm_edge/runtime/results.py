@@ -1,0 +1,41 @@
+"""Results files: JSON lines, rewritten atomically after every patient.
+
+Each rewrite goes through a temporary file, fsync and rename, so a crash or SIGKILL leaves the
+previous complete file or the new complete one, never a torn line; `--resume` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hypermm_edge.errors import ConfigError
+from hypermm_edge.manifest import atomic_write_text
+
+
+class ResultsFile:
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path = path
+        self.records: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            if not resume:
+                raise ConfigError("results file exists; pass --resume to continue it or choose another --output",
+                                  path=path)
+            for n, line in enumerate(path.read_text().splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    self.records[record["path"]] = record
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise ConfigError(f"line {n} is not a result record ({exc})", path=path) from exc
+
+    def done(self, key: str) -> bool:
+        record = self.records.get(key)
+        return record is not None and record.get("status") == "ok"
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records[record["path"]] = record
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records.values()))
