@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/hypermm-edge demo --workdir demo-run
 
+# tensorrt-stubs as installed is invisible to mypy (no py.typed) and partly invalid: repair a copy.
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy hypermm_edge/engines/tensorrt_backend.py
+	$(PY) tools/prepare_trt_stubs.py .cache/trt-stubs
+	MYPYPATH=.cache/trt-stubs $(VENV)/bin/mypy hypermm_edge/engines/tensorrt_backend.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hypermm_edge tests benchmarks

@@ -47,6 +47,10 @@ def gpu_facts() -> dict[str, Any]:
     return {"gpu": dev.name(), "compute_capability": f"{major}.{minor}", "machine": platform.machine()}
 
 
+def _shape(dims: trt.Dims) -> tuple[int, ...]:
+    return tuple(int(dims[i]) for i in range(len(dims)))
+
+
 class _Logger(trt.ILogger if not _IMPORT_ERROR else object):  # type: ignore[misc]
     """Routes TensorRT's messages to Python logging and keeps the errors for our messages."""
 
@@ -79,10 +83,10 @@ class TensorRTEngine(Engine):
             raise EngineError(f"expected one input and one output, got {inputs} and {outputs}")
         self.input_name, self.output_name = inputs[0], outputs[0]
         self.stream = cuda.Stream()
-        max_in = tuple(engine.get_tensor_profile_shape(self.input_name, 0)[2])
+        max_in = _shape(engine.get_tensor_profile_shape(self.input_name, 0)[2])
         if not self.context.set_input_shape(self.input_name, trt.Dims(list(max_in))):
             raise EngineError(f"profile maximum {max_in} rejected by the engine")
-        max_out = tuple(self.context.get_tensor_shape(self.output_name))
+        max_out = _shape(self.context.get_tensor_shape(self.output_name))
         self.host_in = cuda.pagelocked_empty(int(np.prod(max_in)), np.float32)
         self.host_out = cuda.pagelocked_empty(int(np.prod(max_out)), np.float32)
         self.dev_in = cuda.mem_alloc(self.host_in.nbytes)
@@ -102,7 +106,7 @@ class TensorRTEngine(Engine):
         cuda.memcpy_htod_async(self.dev_in, self.host_in[:n_in], self.stream)
         if not self.context.execute_async_v3(self.stream.handle):
             raise EngineError("TensorRT enqueue failed")
-        out_shape = tuple(self.context.get_tensor_shape(self.output_name))
+        out_shape = _shape(self.context.get_tensor_shape(self.output_name))
         n_out = int(np.prod(out_shape))
         cuda.memcpy_dtoh_async(self.host_out[:n_out], self.dev_out, self.stream)
         self.stream.synchronize()

@@ -18,6 +18,8 @@ class ResultsFile:
     def __init__(self, path: Path, resume: bool) -> None:
         self.path = path
         self.records: dict[str, dict[str, Any]] = {}
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed run; never read
+            stale.unlink(missing_ok=True)
         if path.exists():
             if not resume:
                 raise ConfigError("results file exists; pass --resume to continue it or choose another --output",
