@@ -35,6 +35,7 @@ class BenchRequest:
     warmup: int = 1
     iterations: int = 5
     compare: Path | None = None
+    all_subsets: bool = True  # False: only the full set of modalities present
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -73,7 +74,8 @@ def _torch_runner(checkpoint: Path) -> Any:
 
 
 def run_bench(req: BenchRequest) -> dict[str, Any]:
-    predictor = Predictor(req.engine_dir)
+    # Interleaved with PyTorch, ONNX Runtime's spinning worker threads would steal its cores.
+    predictor = Predictor(req.engine_dir, **({"allow_spinning": False} if req.compare else {}))
     manifest = predictor.manifest
     with tempfile.TemporaryDirectory() as tmp:
         folder = req.patient or write_synthetic_patient(Path(tmp) / "synthetic", manifest, req.slices,
@@ -81,7 +83,8 @@ def run_bench(req: BenchRequest) -> dict[str, Any]:
         torch_run = _torch_runner(req.compare) if req.compare else None
         first = read_patient(folder, predictor.config)
         names = [x.modality.name for x in first.inputs]
-        subsets = [s for k in range(1, len(names) + 1) for s in combinations(names, k)]
+        sizes = range(1, len(names) + 1) if req.all_subsets else [len(names)]
+        subsets = [s for k in sizes for s in combinations(names, k)]
         results = []
         for subset in subsets:
             stage_ms: dict[str, list[float]] = defaultdict(list)

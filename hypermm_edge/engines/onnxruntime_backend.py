@@ -74,6 +74,8 @@ class OnnxRuntimeBackend(Backend):
                               "or choose --device cpu")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.options.get("allow_spinning") is False:  # idle threads yield the cores (fair A/B timing)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         threads = self.options.get("threads")
         if threads:
             opts.intra_op_num_threads = int(threads)

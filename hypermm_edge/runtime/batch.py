@@ -1,54 +1,81 @@
-"""Many patients in one run: each gets a record, whatever happens to the others."""
+"""Many patients in one run: each gets a record, whatever happens to the others.
+
+The next patient's files are read and preprocessed on a worker thread while the engines run
+on the current one (nibabel's gzip, Pillow and ONNX Runtime release the GIL), so reading
+overlaps compute instead of adding to it.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from hypermm_edge.errors import HyperMMError
-from hypermm_edge.readers.patient import read_patient
+from hypermm_edge.readers.patient import PatientSet, read_patient
 from hypermm_edge.runtime.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
 
-def predict_patient(predictor: Predictor, folder: Path) -> dict[str, Any]:
-    """One record: `status` ok with the prediction, or error with category, message and file."""
-    config = predictor.config
+def _error(exc: BaseException, folder: Path) -> dict[str, Any]:
+    if isinstance(exc, HyperMMError):
+        return exc.to_dict()
+    if isinstance(exc, OSError):  # unreadable file, vanished file, I/O error
+        return {"category": "input.unreadable", "message": str(exc), "file": getattr(exc, "filename", None)}
+    log.debug("unexpected error for %s", folder, exc_info=exc)
+    return {"category": "internal", "message": f"{type(exc).__name__}: {exc}", "file": str(folder)}
+
+
+def _guarded(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    try:
+        return fn(), None
+    except Exception as exc:  # a bug must not cost the other patients their results
+        return None, exc
+
+
+def _record(predictor: Predictor, folder: Path, loaded: tuple[PatientSet | None, BaseException | None]
+            ) -> dict[str, Any]:
     record: dict[str, Any] = {
         "patient": folder.name, "path": str(folder.resolve()), "backend": predictor.manifest.backend,
         "precision": predictor.manifest.precision_summary(), "engine_sha256": predictor.engine_sha256,
     }
-    try:
-        patient = read_patient(folder, config)
-        prediction = predictor.predict(patient)
-    except HyperMMError as exc:
-        record.update(status="error", error=exc.to_dict())
-        return record
-    except OSError as exc:  # unreadable file, vanished file, I/O error
-        record.update(status="error", error={"category": "input.unreadable", "message": str(exc),
-                                             "file": getattr(exc, "filename", None)})
-        return record
-    except Exception as exc:  # a bug must not cost the other patients their results
-        log.debug("unexpected error for %s", folder, exc_info=True)
-        record.update(status="error", error={"category": "internal", "message": f"{type(exc).__name__}: {exc}",
-                                             "file": str(folder)})
+    patient, exc = loaded
+    if exc is None:
+        assert patient is not None
+        prediction, exc = _guarded(lambda: predictor.predict(patient))
+    if exc is not None:
+        record.update(status="error", error=_error(exc, folder))
         return record
     present = set(prediction.modalities)
     record.update(
-        status="ok", **prediction.to_dict(config.labels),
-        missing=[m.name for m in config.modalities if m.name not in present],
+        status="ok", **prediction.to_dict(predictor.config.labels),
+        missing=[m.name for m in predictor.config.modalities if m.name not in present],
         ignored=patient.ignored, timings_ms={k: round(v, 3) for k, v in prediction.timings_ms.items()},
         providers=predictor.providers,
     )
     return record
 
 
-def predict_many(predictor: Predictor, folders: list[Path], skip: set[str] | None = None
-                 ) -> Iterator[dict[str, Any]]:
-    for folder in folders:
-        if skip and str(folder.resolve()) in skip:
-            continue
-        yield predict_patient(predictor, folder)
+def predict_patient(predictor: Predictor, folder: Path) -> dict[str, Any]:
+    """One record: `status` ok with the prediction, or error with category, message and file."""
+    return _record(predictor, folder, _guarded(lambda: read_patient(folder, predictor.config)))
+
+
+def predict_many(predictor: Predictor, folders: list[Path], prefetch: bool = True) -> Iterator[dict[str, Any]]:
+    if not prefetch or len(folders) < 2:
+        for folder in folders:
+            yield predict_patient(predictor, folder)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hypermm-read") as pool:
+        def submit(folder: Path) -> Future:
+            return pool.submit(_guarded, lambda: read_patient(folder, predictor.config))
+
+        pending = submit(folders[0])
+        for i, folder in enumerate(folders):
+            loaded = pending.result()
+            if i + 1 < len(folders):
+                pending = submit(folders[i + 1])
+            yield _record(predictor, folder, loaded)
