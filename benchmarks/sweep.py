@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--compare-max-slices", type=int, default=64,
                     help="also time PyTorch eager up to this many slices (0: never)")
+    ap.add_argument("--predict-slices", type=lambda t: [int(x) for x in t.split(",") if x], default=[64],
+                    help="slice counts at which `predict` is also timed end to end on 3 patients")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     out = args.out
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
                                        profile=Profile(max_batch=4, opt_batch=1, max_slices=max(slice_counts),
                                                        opt_slices=min(max(slice_counts), 64))))
             for n in slice_counts:
-                compare = ckpt if n <= args.compare_max_slices and precision == "fp32" else None
+                compare = ckpt if n <= args.compare_max_slices else None
                 result = run_bench(BenchRequest(engines, None, n, args.size, args.warmup, args.iterations,
                                                 compare, all_subsets=False))
                 full = result["subsets"][-1]
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
                 if "torch_eager_ms" in full:
                     row["torch_eager_ms"] = full["torch_eager_ms"]["median"]
                     row["speedup_vs_torch"] = full["speedup_vs_torch"]
+                if n in args.predict_slices:
+                    row.update(predict_end_to_end(engines, manifest_of(engines), n, args.size, work))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     fp32 = {(r["backend"], r["slices_per_volume"]): r for r in rows if r["precision"] == "fp32"}
@@ -131,6 +135,31 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
+def manifest_of(engines: Path):
+    from hypermm_edge.manifest import Manifest
+
+    return Manifest.load(engines)
+
+
+def predict_end_to_end(engines: Path, manifest, slices: int, size: int, work: Path) -> dict:
+    """Wall time of `predict` over 3 patients (reads prefetched while engines run), and the
+    share of it that is not engine compute: reading, preprocessing and glue."""
+    import time
+
+    from hypermm_edge.bench.runner import write_synthetic_patient
+    from hypermm_edge.runtime.batch import predict_many
+    from hypermm_edge.runtime.predictor import Predictor
+
+    folders = [write_synthetic_patient(work / f"e2e-{slices}-{i}", manifest, slices, size) for i in range(3)]
+    predictor = Predictor(engines)
+    list(predict_many(predictor, folders[:1]))  # warm-up: engines opened, caches warm
+    t0 = time.perf_counter()
+    records = list(predict_many(predictor, folders))
+    wall = (time.perf_counter() - t0) * 1e3
+    compute = sum(r["timings_ms"][k] for r in records for k in ("trunk", "head", "aggregate", "rho"))
+    return {"predict_ms_per_patient": wall / len(folders), "predict_overhead_fraction": (wall - compute) / wall}
+
+
 class _FakeManifest:
     """write_synthetic_patient only needs `.config`."""
 
@@ -144,15 +173,16 @@ def markdown(report: dict) -> str:
              f"GMAC/slice; numpy fp32 GEMM {report['gemm_gflops']:.0f} GFLOP/s.", "",
              f"Command: `{report['command']}`", "",
              "| backend | precision | slices/volume x volumes | total ms (median) | trunk ms | trunk GFLOP/s "
-             "| % of GEMM | vs fp32 | PyTorch eager ms | vs eager | read+prep ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| % of GEMM | vs fp32 | PyTorch eager ms | vs eager | read+prep ms | predict overhead |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         eager = f"{r['torch_eager_ms']:.0f}" if "torch_eager_ms" in r else "-"
         vs = f"{r['speedup_vs_torch']:.2f}x" if "speedup_vs_torch" in r else "-"
+        overhead = f"{100 * r['predict_overhead_fraction']:.1f}%" if "predict_overhead_fraction" in r else "-"
         lines.append(f"| {r['backend']} | {r['precision']} | {r['slices_per_volume']} x {r['volumes']} "
                      f"| {r['total_ms']:.1f} | {r['trunk_ms']:.1f} | {r['trunk_gflops']:.1f} "
                      f"| {100 * r['trunk_vs_gemm']:.0f}% | {r.get('speedup_vs_fp32', 1):.2f}x | {eager} | {vs} "
-                     f"| {r['read_preprocess_ms']:.1f} |")
+                     f"| {r['read_preprocess_ms']:.1f} | {overhead} |")
     if report["skipped"]:
         lines += ["", "Not run here: " + "; ".join(report["skipped"])]
     return "\n".join(lines) + "\n"

@@ -45,7 +45,8 @@ def test_bench_needs_exactly_one_source(engines_fp32):
 
 def test_sweep_tiny(tmp_path):
     report = sweep_main(["--size", "32", "--slices", "2,3", "--precisions", "fp32,int8", "--iterations", "1",
-                         "--warmup", "0", "--compare-max-slices", "2", "--out", str(tmp_path)])
+                         "--warmup", "0", "--compare-max-slices", "2", "--predict-slices", "3",
+                         "--out", str(tmp_path)])
     assert report["schema"] == "hypermm-edge-sweep/1" and report["gemm_gflops"] > 0
     assert report["trunk_gmac_per_slice"] == trunk_macs_per_slice(32) / 1e9
     assert len(report["rows"]) == 4
@@ -53,7 +54,11 @@ def test_sweep_tiny(tmp_path):
         assert r["slices"] == r["slices_per_volume"] * r["volumes"]
         assert r["total_ms"] >= r["trunk_ms"] > 0 and r["trunk_gflops"] > 0
         assert abs(r["trunk_vs_gemm"] - r["trunk_gflops"] / report["gemm_gflops"]) < 1e-9
-    assert "speedup_vs_torch" in report["rows"][0] and "speedup_vs_torch" not in report["rows"][1]
+    with_torch = [r["slices_per_volume"] for r in report["rows"] if "speedup_vs_torch" in r]
+    assert with_torch == [2, 2]  # fp32 and int8, only at <= --compare-max-slices
+    timed = [r for r in report["rows"] if "predict_ms_per_patient" in r]
+    assert [r["slices_per_volume"] for r in timed] == [3, 3]
+    assert all(r["predict_ms_per_patient"] > 0 and r["predict_overhead_fraction"] < 1 for r in timed)
     assert (tmp_path / "results.md").read_text().count("| onnxruntime |") == 4
     assert (tmp_path / "latency.png").stat().st_size > 1000
     assert json.loads((tmp_path / "results.json").read_text())["rows"] == report["rows"]

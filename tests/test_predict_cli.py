@@ -231,3 +231,29 @@ def test_sigkill_leaves_results_complete_and_resume_finishes(mixed_engines, tmp_
     # without --resume an existing results file is not overwritten
     again = _run(["predict", folders[0], "--engines", str(mixed_engines), "--output", str(results)])
     assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_feature_cache_reuses_unchanged_inputs_and_equals_uncached(mixed_engines, tmp_path):
+    patient = tmp_path / "p"
+    patient.mkdir()
+    _nifti(patient / "MRI.nii.gz", _good_volume(9))
+    cache = tmp_path / "cache"
+    args = ["predict", str(patient), "--engines", str(mixed_engines), "--json"]
+    first = json.loads(_run([*args, "--cache", str(cache)]).stdout)
+    assert first["status"] == "ok", first
+    assert first["cache_hits"] == [] and first["modalities"] == ["MRI"]
+    # a modality arrives later: only it runs; MRI comes from the cache
+    (patient / "HISTO").mkdir()
+    Image.fromarray((np.random.default_rng(3).random((36, 36, 3)) * 255).astype(np.uint8)).save(
+        patient / "HISTO" / "a.png")
+    second = json.loads(_run([*args, "--cache", str(cache)]).stdout)
+    assert second["cache_hits"] == ["MRI"] and sorted(second["modalities"]) == ["HISTO", "MRI"]
+    uncached = json.loads(_run(args).stdout)
+    assert second["probability"] == pytest.approx(uncached["probability"], abs=1e-7)
+    third = json.loads(_run([*args, "--cache", str(cache)]).stdout)
+    assert sorted(third["cache_hits"]) == ["HISTO", "MRI"] and third["timings_ms"]["trunk"] == 0
+    assert third["probability"] == second["probability"]
+    # a changed file is a miss, never a stale hit
+    _nifti(patient / "MRI.nii.gz", _good_volume(10))
+    fourth = json.loads(_run([*args, "--cache", str(cache)]).stdout)
+    assert fourth["cache_hits"] == ["HISTO"] and fourth["probability"] != third["probability"]

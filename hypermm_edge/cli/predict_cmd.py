@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,9 @@ def predict(
     output: Annotated[Path | None, typer.Option(help="Results file (JSON lines), written atomically.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per patient.")] = False,
     resume: Annotated[bool, typer.Option(help="Skip patients already recorded ok in --output.")] = False,
+    cache: Annotated[Path | None, typer.Option(
+        help="Feature cache folder: unchanged inputs skip their extractor (only new modalities and rho run).")]
+    = None,
 ) -> None:
     """Predict patients with whatever modalities each has.
 
@@ -23,6 +27,7 @@ def predict(
     category and the file at fault); 2 usage or configuration error.
     """
     from hypermm_edge.runtime.batch import predict_many
+    from hypermm_edge.runtime.feature_cache import FeatureCache
     from hypermm_edge.runtime.predictor import Predictor
     from hypermm_edge.runtime.results import ResultsFile
 
@@ -31,6 +36,9 @@ def predict(
         raise typer.BadParameter("--resume needs --output")
     results = ResultsFile(output, resume) if output else None
     predictor = Predictor(engines)
+    feature_cache = None
+    if cache:
+        feature_cache = FeatureCache(cache, predictor.engine_sha256, asdict(predictor.config.preprocess))
     skip = {k for k in results.records if results.done(k)} if results else set()
     todo = [p for p in patient_dirs if str(p.resolve()) not in skip]
     if skip:
@@ -38,7 +46,7 @@ def predict(
     records = []
     with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
         task = progress.add_task("predicting", total=len(todo))
-        for record in predict_many(predictor, todo):
+        for record in predict_many(predictor, todo, cache=feature_cache):
             records.append(record)
             if results:
                 results.add(record)

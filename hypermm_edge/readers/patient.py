@@ -51,7 +51,7 @@ def _strip_suffix(name: str, suffixes: tuple[str, ...]) -> str | None:
     return None
 
 
-def _check_inside(path: Path, root: Path) -> None:
+def check_inside(path: Path, root: Path) -> None:
     """Refuse symlinks (or anything) that resolve outside the patient folder."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()):
@@ -69,7 +69,7 @@ def locate_inputs(folder: Path, config: ModelConfig) -> tuple[dict[str, Path], l
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
-        _check_inside(entry, folder)
+        check_inside(entry, folder)
         if entry.is_dir():
             stem: str | None = entry.name
         else:
@@ -96,7 +96,7 @@ def _read_images_folder(folder: Path, root: Path, limits: ReadLimits) -> tuple[l
         raise InputError(f"{len(entries)} files, above the limit of {limits.max_images}", path=folder,
                          category="input.too_large")
     for p in entries:
-        _check_inside(p, root)
+        check_inside(p, root)
         if p.is_file() and p.name.lower().endswith(images.SUFFIXES):
             arrays.append(images.read_image(p, limits))
         else:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hypermm_edge.errors import HyperMMError
-from hypermm_edge.readers.patient import PatientSet, read_patient
-from hypermm_edge.runtime.predictor import Predictor
+from hypermm_edge.readers.patient import PatientSet, locate_inputs, read_patient
+from hypermm_edge.runtime.feature_cache import FeatureCache
+from hypermm_edge.runtime.predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +37,64 @@ def _guarded(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
         return None, exc
 
 
+def _base_record(predictor: Predictor, folder: Path) -> dict[str, Any]:
+    return {"patient": folder.name, "path": str(folder.resolve()), "backend": predictor.manifest.backend,
+            "precision": predictor.manifest.precision_summary(), "engine_sha256": predictor.engine_sha256}
+
+
+def _ok_record(predictor: Predictor, folder: Path, prediction: Prediction, ignored: list[str]) -> dict[str, Any]:
+    present = set(prediction.modalities)
+    return {
+        **_base_record(predictor, folder), "status": "ok", **prediction.to_dict(predictor.config.labels),
+        "missing": [m.name for m in predictor.config.modalities if m.name not in present],
+        "ignored": ignored, "timings_ms": {k: round(v, 3) for k, v in prediction.timings_ms.items()},
+        "providers": predictor.providers,
+    }
+
+
 def _record(predictor: Predictor, folder: Path, loaded: tuple[PatientSet | None, BaseException | None]
             ) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "patient": folder.name, "path": str(folder.resolve()), "backend": predictor.manifest.backend,
-        "precision": predictor.manifest.precision_summary(), "engine_sha256": predictor.engine_sha256,
-    }
     patient, exc = loaded
-    if exc is None:
-        assert patient is not None
+    if exc is None and patient is not None:
         prediction, exc = _guarded(lambda: predictor.predict(patient))
-    if exc is not None:
-        record.update(status="error", error=_error(exc, folder))
+    if exc is not None or patient is None:
+        return {**_base_record(predictor, folder), "status": "error", "error": _error(exc or ValueError(), folder)}
+    return _ok_record(predictor, folder, prediction, patient.ignored)
+
+
+def predict_cached(predictor: Predictor, folder: Path, cache: FeatureCache) -> dict[str, Any]:
+    """Like predict_patient, but phi's rows come from the cache where the input is unchanged."""
+
+    def run() -> dict[str, Any]:
+        located, ignored = locate_inputs(folder, predictor.config)
+        rows, hits, misses = {}, [], {}
+        for name, path in located.items():
+            key = cache.key(path, folder)
+            cached = cache.get(key)
+            if cached is not None:
+                rows[name] = cached
+                hits.append(name)
+            else:
+                misses[name] = key
+        timings: dict[str, float] = {"read": 0.0, "preprocess": 0.0, "trunk": 0.0, "head": 0.0,
+                                     "aggregate": 0.0, "rho": 0.0}
+        if misses:
+            patient = read_patient(folder, predictor.config, only=set(misses))
+            timings["read"], timings["preprocess"] = patient.read_ms, patient.preprocess_ms
+            ignored = patient.ignored
+            for x in patient.inputs:
+                rows[x.modality.name] = predictor.extract(x, timings)
+                cache.put(misses[x.modality.name], rows[x.modality.name])
+        ordered = {name: rows[name] for name in located}  # folder order, as an uncached run
+        prediction = predictor.predict_rows(ordered, timings)
+        prediction.timings_ms["total"] = sum(timings.values())
+        record = _ok_record(predictor, folder, prediction, ignored)
+        record["cache_hits"] = hits
         return record
-    present = set(prediction.modalities)
-    record.update(
-        status="ok", **prediction.to_dict(predictor.config.labels),
-        missing=[m.name for m in predictor.config.modalities if m.name not in present],
-        ignored=patient.ignored, timings_ms={k: round(v, 3) for k, v in prediction.timings_ms.items()},
-        providers=predictor.providers,
-    )
+
+    record, exc = _guarded(run)
+    if exc is not None:
+        return {**_base_record(predictor, folder), "status": "error", "error": _error(exc, folder)}
     return record
 
 
@@ -64,7 +103,12 @@ def predict_patient(predictor: Predictor, folder: Path) -> dict[str, Any]:
     return _record(predictor, folder, _guarded(lambda: read_patient(folder, predictor.config)))
 
 
-def predict_many(predictor: Predictor, folders: list[Path], prefetch: bool = True) -> Iterator[dict[str, Any]]:
+def predict_many(predictor: Predictor, folders: list[Path], prefetch: bool = True,
+                 cache: FeatureCache | None = None) -> Iterator[dict[str, Any]]:
+    if cache is not None:  # reads are skipped on hits, so there is nothing to prefetch
+        for folder in folders:
+            yield predict_cached(predictor, folder, cache)
+        return
     if not prefetch or len(folders) < 2:
         for folder in folders:
             yield predict_patient(predictor, folder)
