@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hypermm_edge tests benchmarks
 
-test: $(STAMP) typecheck
+test: $(STAMP) typecheck lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

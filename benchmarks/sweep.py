@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     from hypermm_edge.bench.runner import BenchRequest, run_bench, write_synthetic_patient
     from hypermm_edge.engines.base import backend_class
     from hypermm_edge.export.build import BuildRequest, build_engines, parse_precision
-    from hypermm_edge.manifest import Manifest, Profile
+    from hypermm_edge.manifest import Profile
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, help="default: a random-weight model (timing does not care)")

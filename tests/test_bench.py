@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from benchmarks.sweep import main as sweep_main
 from hypermm_edge.bench.flops import trunk_macs_per_slice
-from hypermm_edge.cli.app import app
 from hypermm_edge.bench.runner import STAGES
+from hypermm_edge.cli.app import app
 
 
 def test_bench_cli_json_plot_and_compare(engines_fp32, checkpoint, tmp_path):
@@ -33,6 +34,8 @@ def test_bench_cli_json_plot_and_compare(engines_fp32, checkpoint, tmp_path):
         assert stages["trunk"]["min"] > 0 and stages["total"]["median"] >= stages["trunk"]["median"]
         thr = row["throughput"]
         assert abs(thr["slices_per_s"] - row["slices"] * 1e3 / stages["total"]["median"]) < 1e-6
+        assert row["preprocess_ms_per_slice"] * row["slices"] == \
+            pytest.approx(stages["preprocess"]["median"])
         assert row["torch_eager_ms"]["median"] > 0 and row["speedup_vs_torch"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "torch eager" in result.output

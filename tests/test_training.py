@@ -22,7 +22,7 @@ def test_two_phase_training_learns(train_cohort, tmp_path):
     result = CliRunner().invoke(app, [
         "train", str(train_cohort), "--out", str(out), "--size", "32", "--resize", "32",
         "--classifier-hidden", "64", "--rho-hidden", "64", "--epochs1", "8", "--epochs2", "40",
-        "--lr", "3e-4", "--seed", "0"])
+        "--lr", "3e-4", "--lr2", "1e-3", "--seed", "0"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "m.metrics.json").read_text())
     phase2 = [r for r in report["history"] if r["phase"] == 2]

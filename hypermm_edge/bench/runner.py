@@ -107,6 +107,8 @@ def run_bench(req: BenchRequest) -> dict[str, Any]:
                 "stages_ms": {s: summarise(stage_ms[s]) for s in STAGES},
                 "throughput": {"patients_per_s": 1e3 / total["median"],
                                "slices_per_s": slices_total * 1e3 / total["median"]},
+                "read_ms_per_slice": float(np.median(stage_ms["read"])) / slices_total,
+                "preprocess_ms_per_slice": float(np.median(stage_ms["preprocess"])) / slices_total,
             }
             if torch_ms:
                 engine_compute = summarise([t - r - p for t, r, p in zip(stage_ms["total"], stage_ms["read"],
@@ -146,6 +148,8 @@ def print_report(result: dict[str, Any]) -> None:
             s = row["torch_eager_ms"]
             t.add_row("torch eager", f"{s['min']:.2f}", f"{s['median']:.2f}", f"{s['p90']:.2f}", f"{s['p99']:.2f}")
         console.print(t)
+        console.print(f"read {row['read_ms_per_slice']:.3f} ms/slice, preprocess "
+                      f"{row['preprocess_ms_per_slice']:.3f} ms/slice")
         if "speedup_vs_torch" in row:
             console.print(f"engines vs PyTorch eager (compute only): {row['speedup_vs_torch']:.2f}x")
 

@@ -32,6 +32,7 @@ def train(
     epochs2: Annotated[int, typer.Option(help="Phase-2 epochs (max).")] = 100,
     patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs.")] = 10,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-4,
+    lr2: Annotated[float | None, typer.Option(help="Phase-2 (rho) learning rate. Default: --lr.")] = None,
     weight_decay: Annotated[float, typer.Option(help="Adam weight decay.")] = 5e-4,
     seed: Annotated[int, typer.Option(help="Seed for split, init and shuffling.")] = 0,
     end_to_end: Annotated[bool, typer.Option("--end-to-end", help="Train phi and rho jointly, no phase 1.")]
@@ -42,7 +43,7 @@ def train(
         help="'imagenet' (download), a path to torchvision vgg11 weights, or omit for random (demo only).")] = None,
 ) -> None:
     """Train HyperMM: phase 1 (phi on single inputs) then phase 2 (rho on patients)."""
-    from hypermm_edge.config import ArchConfig, ModelConfig, ModalitySpec, PreprocessConfig
+    from hypermm_edge.config import ArchConfig, ModalitySpec, ModelConfig, PreprocessConfig
     from hypermm_edge.data.cohort import discover_modalities, read_cohort
     from hypermm_edge.train.loop import TrainConfig
     from hypermm_edge.train.loop import train as run_training
@@ -61,7 +62,7 @@ def train(
         arch=ArchConfig(classifier_hidden=classifier_hidden,
                         rho_hidden=tuple(int(h) for h in rho_hidden.split(","))),
     )
-    cfg = TrainConfig(seed=seed, lr=lr, weight_decay=weight_decay, phase1_epochs=epochs1, phase2_epochs=epochs2,
+    cfg = TrainConfig(seed=seed, lr=lr, phase2_lr=lr2, weight_decay=weight_decay, phase1_epochs=epochs1, phase2_epochs=epochs2,
                       patience=patience, end_to_end=end_to_end, feature_cache=feature_cache,
                       backbone_weights=backbone_weights)
     console.print(f"modalities: {', '.join(f'{m.name}({m.kind}, id {m.id})' for m in specs)}; "

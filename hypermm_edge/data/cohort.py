@@ -18,7 +18,8 @@ class LabelledPatient:
     label: int
 
 
-def read_cohort(data_dir: str | Path, labels: tuple[str, ...] | None = None) -> tuple[list[LabelledPatient], tuple[str, ...]]:
+def read_cohort(data_dir: str | Path, labels: tuple[str, ...] | None = None
+                ) -> tuple[list[LabelledPatient], tuple[str, ...]]:
     """Rows of labels.csv with their folders. Labels may be names or integer indices.
 
     When `labels` is None they are taken from the file: sorted names, or 0..K-1 for integers.

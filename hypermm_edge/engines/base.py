@@ -11,7 +11,6 @@ import numpy as np
 
 from hypermm_edge.errors import EngineError
 
-
 # (min, opt, max) shapes of an engine's one input, from the manifest's profile.
 ShapeRange = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 

@@ -44,17 +44,22 @@ def calibration_batches(data_dir: Path, config: ModelConfig, max_inputs: int, ma
 
 def quantize_trunk(fp32_path: Path, out_path: Path, batches: Iterator[np.ndarray]) -> Path:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class _Reader(CalibrationDataReader):
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(batches, None)
             return None if batch is None else {TRUNK_INPUT: batch}
 
+    # Shape inference and graph clean-up first, as ONNX Runtime's quantizer recommends.
+    prepared = out_path.with_name(out_path.stem + ".prep.onnx")
+    quant_pre_process(str(fp32_path), str(prepared))
     quantize_static(
-        str(fp32_path), str(out_path), _Reader(),
+        str(prepared), str(out_path), _Reader(),
         quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
         op_types_to_quantize=["Conv", "MaxPool", "Relu"],
         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
     )
+    prepared.unlink()
     return out_path

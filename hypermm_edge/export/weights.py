@@ -9,9 +9,9 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from hypermm_edge.checkpoint_meta import read_checkpoint_config as read_config_metadata
 from hypermm_edge.config import TRUNK_CHANNELS, ModelConfig
 from hypermm_edge.errors import CheckpointError
-from hypermm_edge.checkpoint_meta import read_checkpoint_config as read_config_metadata
 
 
 @dataclass

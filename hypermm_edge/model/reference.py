@@ -11,7 +11,14 @@ from pathlib import Path
 
 import torch
 
-from hypermm_edge.config import TRUNK_CHANNELS, TRUNK_STRIDE, ArchConfig, ModelConfig, ModalitySpec, PreprocessConfig
+from hypermm_edge.config import (
+    TRUNK_CHANNELS,
+    TRUNK_STRIDE,
+    ArchConfig,
+    ModalitySpec,
+    ModelConfig,
+    PreprocessConfig,
+)
 from hypermm_edge.errors import CheckpointError
 from hypermm_edge.model.hypermm import HyperMM
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
+from hypermm_edge.config import ModelConfig
 from hypermm_edge.data.cohort import LabelledPatient
 from hypermm_edge.model.hypermm import Phi
 from hypermm_edge.readers.patient import read_patient
-from hypermm_edge.config import ModelConfig
 
 
 @dataclass

@@ -34,6 +34,7 @@ from hypermm_edge.train.features import PatientFeatures, load_patient_features
 class TrainConfig:
     seed: int = 0
     lr: float = 1e-4
+    phase2_lr: float | None = None  # rho's learning rate; None: the same as lr
     weight_decay: float = 5e-4
     phase1_epochs: int = 50
     phase2_epochs: int = 100
@@ -153,7 +154,8 @@ def _patient_phase(model: HyperMM, train: list[PatientFeatures], val: list[Patie
             inputs = [aggregate(model.phi.condition(p.features(), p.modality_ids).flatten(1),
                                 model.config.aggregation) for p in train]
     trained = model if end_to_end else model.rho
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.lr if end_to_end or cfg.phase2_lr is None else cfg.phase2_lr
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
     stopper = _EarlyStopping(cfg.patience)
     epochs = cfg.phase2_epochs
     seconds = []
