@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 	MYPYPATH=.cache/trt-stubs $(VENV)/bin/mypy hypermm_edge/engines/tensorrt_backend.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hypermm_edge tests benchmarks
+	$(VENV)/bin/ruff check hypermm_edge tests benchmarks tools
 
 test: $(STAMP) typecheck lint
 	$(PY) -m pytest -q

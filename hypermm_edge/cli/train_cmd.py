@@ -62,8 +62,8 @@ def train(
         arch=ArchConfig(classifier_hidden=classifier_hidden,
                         rho_hidden=tuple(int(h) for h in rho_hidden.split(","))),
     )
-    cfg = TrainConfig(seed=seed, lr=lr, phase2_lr=lr2, weight_decay=weight_decay, phase1_epochs=epochs1, phase2_epochs=epochs2,
-                      patience=patience, end_to_end=end_to_end, feature_cache=feature_cache,
+    cfg = TrainConfig(seed=seed, lr=lr, phase2_lr=lr2, weight_decay=weight_decay, phase1_epochs=epochs1,
+                      phase2_epochs=epochs2, patience=patience, end_to_end=end_to_end, feature_cache=feature_cache,
                       backbone_weights=backbone_weights)
     console.print(f"modalities: {', '.join(f'{m.name}({m.kind}, id {m.id})' for m in specs)}; "
                   f"labels: {', '.join(label_names)}")
