@@ -256,3 +256,13 @@ def test_feature_cache_reuses_unchanged_inputs_and_equals_uncached(mixed_engines
     _nifti(patient / "MRI.nii.gz", _good_volume(10))
     fourth = json.loads(_run([*args, "--cache", str(cache)]).stdout)
     assert fourth["cache_hits"] == ["HISTO"] and fourth["probability"] != third["probability"]
+
+
+def test_read_limits_are_configurable(mixed_engines, tmp_path):
+    patient = tmp_path / "p"
+    patient.mkdir()
+    _nifti(patient / "MRI.nii.gz", _good_volume(11))  # 24*24*6 = 3456 voxels
+    args = ["predict", str(patient), "--engines", str(mixed_engines), "--json"]
+    assert json.loads(_run(args).stdout)["status"] == "ok"
+    refused = json.loads(_run([*args, "--max-voxels", "3000"]).stdout)
+    assert refused["error"]["category"] == "input.too_large" and "3456" in refused["error"]["message"]

@@ -36,7 +36,7 @@ INSTANCE_API = {
     "ParserError": ["desc"],
     "Runtime": ["deserialize_cuda_engine"],
     "ICudaEngine": ["create_execution_context", "get_tensor_name", "num_io_tensors", "get_tensor_mode",
-                    "get_tensor_profile_shape"],
+                    "get_tensor_profile_shape", "device_memory_size_v2"],
     "IExecutionContext": ["set_input_shape", "get_tensor_shape", "set_tensor_address", "execute_async_v3"],
     "ITimingCache": ["serialize"],
 }

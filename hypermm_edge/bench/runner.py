@@ -125,7 +125,8 @@ def run_bench(req: BenchRequest) -> dict[str, Any]:
         "warmup": req.warmup, "iterations": req.iterations,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         "torch": {"version": torch_run[1], "threads": torch_run[2]} if torch_run else None,
-        "peak_host_memory_mib": peak_kib / 1024, "device_memory_mib": None,
+        "peak_host_memory_mib": peak_kib / 1024,
+        "device_memory_mib": None if predictor.device_memory_bytes is None else predictor.device_memory_bytes / 2**20,
         "subsets": results,
     }
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from hypermm_edge.readers.limits import DEFAULT_LIMITS
+
 
 def predict(
     patient_dirs: Annotated[list[Path], typer.Argument(help="Patient folders (one per patient).")],
@@ -20,12 +22,17 @@ def predict(
     cache: Annotated[Path | None, typer.Option(
         help="Feature cache folder: unchanged inputs skip their extractor (only new modalities and rho run).")]
     = None,
+    max_voxels: Annotated[int, typer.Option(help="Largest volume accepted, checked from the header before reading.")]
+    = DEFAULT_LIMITS.max_voxels,
+    max_image_pixels: Annotated[int, typer.Option(help="Largest 2D image accepted (decompression-bomb guard).")]
+    = DEFAULT_LIMITS.max_image_pixels,
 ) -> None:
     """Predict patients with whatever modalities each has.
 
     Exit codes: 0 every patient ok; 1 some patients failed (each has status 'error' with a
     category and the file at fault); 2 usage or configuration error.
     """
+    from hypermm_edge.readers.limits import ReadLimits
     from hypermm_edge.runtime.batch import predict_many
     from hypermm_edge.runtime.feature_cache import FeatureCache
     from hypermm_edge.runtime.predictor import Predictor
@@ -44,9 +51,10 @@ def predict(
     if skip:
         out.print(f"resuming: {len(patient_dirs) - len(todo)} patients already done")
     records = []
+    limits = ReadLimits(max_voxels=max_voxels, max_image_pixels=max_image_pixels)
     with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
         task = progress.add_task("predicting", total=len(todo))
-        for record in predict_many(predictor, todo, cache=feature_cache):
+        for record in predict_many(predictor, todo, cache=feature_cache, limits=limits):
             records.append(record)
             if results:
                 results.add(record)

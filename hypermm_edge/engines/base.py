@@ -26,6 +26,11 @@ class Engine(ABC):
     def providers(self) -> list[str]:
         """What actually executes this engine (e.g. ONNX Runtime providers in use)."""
 
+    @property
+    def device_memory_bytes(self) -> int | None:
+        """GPU memory this engine holds, where the backend can tell; None on the CPU."""
+        return None
+
 
 class Backend(ABC):
     name: ClassVar[str]

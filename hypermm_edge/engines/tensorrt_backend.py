@@ -116,6 +116,11 @@ class TensorRTEngine(Engine):
     def providers(self) -> list[str]:
         return [f"TensorRT {trt.__version__}"]
 
+    @property
+    def device_memory_bytes(self) -> int | None:
+        """Execution-context scratch memory plus this engine's I/O buffers."""
+        return int(self.engine.device_memory_size_v2) + self.host_in.nbytes + self.host_out.nbytes
+
 
 class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hypermm_edge.errors import HyperMMError
+from hypermm_edge.readers.limits import DEFAULT_LIMITS, ReadLimits
 from hypermm_edge.readers.patient import PatientSet, locate_inputs, read_patient
 from hypermm_edge.runtime.feature_cache import FeatureCache
 from hypermm_edge.runtime.predictor import Prediction, Predictor
@@ -62,7 +63,8 @@ def _record(predictor: Predictor, folder: Path, loaded: tuple[PatientSet | None,
     return _ok_record(predictor, folder, prediction, patient.ignored)
 
 
-def predict_cached(predictor: Predictor, folder: Path, cache: FeatureCache) -> dict[str, Any]:
+def predict_cached(predictor: Predictor, folder: Path, cache: FeatureCache,
+                   limits: ReadLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Like predict_patient, but phi's rows come from the cache where the input is unchanged."""
 
     def run() -> dict[str, Any]:
@@ -79,7 +81,7 @@ def predict_cached(predictor: Predictor, folder: Path, cache: FeatureCache) -> d
         timings: dict[str, float] = {"read": 0.0, "preprocess": 0.0, "trunk": 0.0, "head": 0.0,
                                      "aggregate": 0.0, "rho": 0.0}
         if misses:
-            patient = read_patient(folder, predictor.config, only=set(misses))
+            patient = read_patient(folder, predictor.config, limits, only=set(misses))
             timings["read"], timings["preprocess"] = patient.read_ms, patient.preprocess_ms
             ignored = patient.ignored
             for x in patient.inputs:
@@ -98,24 +100,24 @@ def predict_cached(predictor: Predictor, folder: Path, cache: FeatureCache) -> d
     return record
 
 
-def predict_patient(predictor: Predictor, folder: Path) -> dict[str, Any]:
+def predict_patient(predictor: Predictor, folder: Path, limits: ReadLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """One record: `status` ok with the prediction, or error with category, message and file."""
-    return _record(predictor, folder, _guarded(lambda: read_patient(folder, predictor.config)))
+    return _record(predictor, folder, _guarded(lambda: read_patient(folder, predictor.config, limits)))
 
 
 def predict_many(predictor: Predictor, folders: list[Path], prefetch: bool = True,
-                 cache: FeatureCache | None = None) -> Iterator[dict[str, Any]]:
+                 cache: FeatureCache | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[dict[str, Any]]:
     if cache is not None:  # reads are skipped on hits, so there is nothing to prefetch
         for folder in folders:
-            yield predict_cached(predictor, folder, cache)
+            yield predict_cached(predictor, folder, cache, limits)
         return
     if not prefetch or len(folders) < 2:
         for folder in folders:
-            yield predict_patient(predictor, folder)
+            yield predict_patient(predictor, folder, limits)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hypermm-read") as pool:
         def submit(folder: Path) -> Future:
-            return pool.submit(_guarded, lambda: read_patient(folder, predictor.config))
+            return pool.submit(_guarded, lambda: read_patient(folder, predictor.config, limits))
 
         pending = submit(folders[0])
         for i, folder in enumerate(folders):

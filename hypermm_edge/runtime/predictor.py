@@ -91,6 +91,13 @@ class Predictor:
             seen += [p for p in e.providers if p not in seen]
         return seen
 
+    @property
+    def device_memory_bytes(self) -> int | None:
+        """GPU memory held by the engines opened so far; None when they run on the CPU."""
+        sizes = [e.device_memory_bytes for e in self._engines.values()]
+        known = [s for s in sizes if s is not None]
+        return sum(known) if known else None
+
     # ---- stages --------------------------------------------------------------------------
     def trunk_features(self, slices: np.ndarray) -> np.ndarray:
         """[B, S, 3, H, W] -> [B, 512, h, w], in chunks the profile allows.
