@@ -22,7 +22,7 @@ demo: $(STAMP)
 # tensorrt-stubs as installed is invisible to mypy (no py.typed) and partly invalid: repair a copy.
 typecheck: $(STAMP)
 	$(PY) tools/prepare_trt_stubs.py .cache/trt-stubs
-	MYPYPATH=.cache/trt-stubs $(VENV)/bin/mypy hypermm_edge/engines/tensorrt_backend.py
+	MYPYPATH=.cache/trt-stubs $(VENV)/bin/mypy hypermm_edge
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hypermm_edge tests benchmarks tools

@@ -7,6 +7,8 @@ whole-array numpy operations through a 256-entry lookup table per channel.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -43,13 +45,13 @@ def resize_crop_u8(images: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     if (new_w, new_h) != (width, height):
         out = np.empty((n, new_h, new_w) + images.shape[3:], dtype=np.uint8)
         for i in range(n):
-            out[i] = np.asarray(Image.fromarray(images[i]).resize((new_w, new_h), Image.BILINEAR))
+            out[i] = np.asarray(Image.fromarray(images[i]).resize((new_w, new_h), Image.Resampling.BILINEAR))
         images = out
     top, left = _crop_offsets(new_h, new_w, cfg.crop)
     return images[:, top : top + cfg.crop, left : left + cfg.crop]
 
 
-def scale_to_u8(array: np.ndarray, intensity: str, path: object = None) -> np.ndarray:
+def scale_to_u8(array: np.ndarray, intensity: str, path: str | Path | None = None) -> np.ndarray:
     """Min-max to [0, 1] over the whole input, x255, truncated to uint8 (the reference's way)."""
     if intensity == "none":
         if array.dtype != np.uint8:
@@ -82,7 +84,7 @@ def normalise_u8(images: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     return out
 
 
-def volume_to_slices(volume: np.ndarray, cfg: PreprocessConfig, path: object = None) -> np.ndarray:
+def volume_to_slices(volume: np.ndarray, cfg: PreprocessConfig, path: str | Path | None = None) -> np.ndarray:
     """3D volume -> [S, 3, crop, crop]: one 2D slice per index along `slice_axis`."""
     if volume.ndim != 3:
         raise InputError(f"expected a 3D volume, got shape {volume.shape}", path=path,

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from hypermm_edge.model.checkpoint import load_checkpoint
-from hypermm_edge.model.hypermm import ModalityInput, probabilities_from_logits
+from hypermm_edge.model.hypermm import ModalityInput
 from hypermm_edge.readers.patient import read_patient
-from hypermm_edge.runtime.predictor import Predictor
+from hypermm_edge.runtime.predictor import Predictor, logits_to_probabilities
 
 # Largest |probability difference| accepted per precision (the worst part decides).
 BOUNDS = {"fp32": 1e-4, "fp16": 1e-2, "int8": 0.1}
@@ -43,11 +43,6 @@ def precision_bound(predictor: Predictor) -> tuple[str, float]:
     return worst, BOUNDS[worst]
 
 
-def _torch_probs(logits: torch.Tensor) -> np.ndarray:
-    p = probabilities_from_logits(logits)[0].double().numpy()
-    return np.array([1 - p[0], p[0]]) if p.shape[0] == 1 else p
-
-
 def verify_patients(checkpoint: Path, engine_dir: Path, patient_dirs: list[Path]) -> list[SubsetCheck]:
     model = load_checkpoint(checkpoint)
     predictor = Predictor(engine_dir)
@@ -61,6 +56,6 @@ def verify_patients(checkpoint: Path, engine_dir: Path, patient_dirs: list[Path]
             for subset in combinations(names, k):
                 engine = predictor.predict_rows({n: rows[n] for n in subset}).probabilities
                 with torch.no_grad():
-                    ref = _torch_probs(model([ModalityInput(n, tensors[n]) for n in subset]))
+                    ref = logits_to_probabilities(model([ModalityInput(n, tensors[n]) for n in subset])[0].numpy())
                 checks.append(SubsetCheck(patient.patient, subset, ref, engine))
     return checks

@@ -75,7 +75,7 @@ def _torch_runner(checkpoint: Path) -> Any:
 
 def run_bench(req: BenchRequest) -> dict[str, Any]:
     # Interleaved with PyTorch, ONNX Runtime's spinning worker threads would steal its cores.
-    predictor = Predictor(req.engine_dir, **({"allow_spinning": False} if req.compare else {}))
+    predictor = Predictor(req.engine_dir, allow_spinning=False) if req.compare else Predictor(req.engine_dir)
     manifest = predictor.manifest
     with tempfile.TemporaryDirectory() as tmp:
         folder = req.patient or write_synthetic_patient(Path(tmp) / "synthetic", manifest, req.slices,

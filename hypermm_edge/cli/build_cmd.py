@@ -53,7 +53,11 @@ def build_engines(
                        Profile(max_batch=max_batch, opt_batch=opt_batch, max_slices=max_slices,
                                opt_slices=opt_slices), options)
     with console.status("building") as status:
-        manifest = do_build(req, progress=lambda msg: (status.update(msg), console.print(f"  {msg}")))
+        def progress(message: str) -> None:
+            status.update(message)
+            console.print(f"  {message}")
+
+        manifest = do_build(req, progress=progress)
     console.print(f"[green]built[/] {len(manifest.parts)} engines with {manifest.backend} "
                   f"({manifest.precision_summary()}) in {out}")
 

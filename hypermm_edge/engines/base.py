@@ -35,6 +35,7 @@ class Engine(ABC):
 class Backend(ABC):
     name: ClassVar[str]
     engine_suffix: ClassVar[str]
+    engine_is_onnx: ClassVar[bool]  # True: the ONNX file is run as it is (no separate engine format)
     priority: ClassVar[int]  # higher is preferred by `auto`
 
     def __init__(self, **options: Any) -> None:

@@ -36,6 +36,7 @@ class OnnxRuntimeEngine(Engine):
 class OnnxRuntimeBackend(Backend):
     name: ClassVar[str] = "onnxruntime"
     engine_suffix: ClassVar[str] = ".onnx"
+    engine_is_onnx: ClassVar[bool] = True
     priority: ClassVar[int] = 10
 
     @classmethod

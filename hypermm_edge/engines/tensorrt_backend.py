@@ -125,6 +125,7 @@ class TensorRTEngine(Engine):
 class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     engine_suffix: ClassVar[str] = ".plan"
+    engine_is_onnx: ClassVar[bool] = False
     priority: ClassVar[int] = 20
 
     @classmethod

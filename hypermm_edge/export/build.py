@@ -70,8 +70,6 @@ def build_engines(req: BuildRequest, progress: Callable[[str], None] = lambda _:
     precision = req.precision or parse_precision("fp32")
     profile = req.profile or Profile()
     profile.validate()
-    if precision["trunk"] == "int8" and req.calibration_data is None:
-        raise ConfigError("int8 needs --calibration-data DIR: a folder of your own patient folders")
     backend = get_backend(req.backend, **(req.backend_options or {}))
     weights = load_export_weights(req.checkpoint)
     config = weights.config
@@ -80,19 +78,21 @@ def build_engines(req: BuildRequest, progress: Callable[[str], None] = lambda _:
     onnx_dir = out / "onnx"
     onnx_dir.mkdir(parents=True, exist_ok=True)
 
-    b, s = profile, profile
+    p = profile
     graphs: dict[str, tuple[str, ShapeRange, Callable[[bool], onnx.ModelProto]]] = {
-        "trunk": ("trunk", ((1, 1, 3, size, size), (b.opt_batch, s.opt_slices, 3, size, size),
-                            (b.max_batch, s.max_slices, 3, size, size)),
+        "trunk": ("trunk", ((1, 1, 3, size, size), (p.opt_batch, p.opt_slices, 3, size, size),
+                            (p.max_batch, p.max_slices, 3, size, size)),
                   lambda fp16: onnx_graphs.trunk_graph(weights.trunk_convs(), size, fp16)),
-        "rho": ("rho", ((1, dim), (1, dim), (b.max_batch, dim)),
+        "rho": ("rho", ((1, dim), (1, dim), (p.max_batch, dim)),
                 lambda fp16: onnx_graphs.rho_graph(weights.rho_layers(), fp16)),
     }
+    def head_graph(name: str) -> Callable[[bool], onnx.ModelProto]:
+        return lambda fp16: onnx_graphs.head_graph(*weights.head(name), hw, fp16)
+
     for m in config.modalities:
         graphs[Manifest.head_key(m.name)] = (
-            "head", ((1, TRUNK_CHANNELS, hw, hw), (b.opt_batch, TRUNK_CHANNELS, hw, hw),
-                     (b.max_batch, TRUNK_CHANNELS, hw, hw)),
-            lambda fp16, name=m.name: onnx_graphs.head_graph(*weights.head(name), hw, fp16))
+            "head", ((1, TRUNK_CHANNELS, hw, hw), (p.opt_batch, TRUNK_CHANNELS, hw, hw),
+                     (p.max_batch, TRUNK_CHANNELS, hw, hw)), head_graph(m.name))
 
     parts: dict[str, PartSpec] = {}
     for key, (group, shape_range, make) in graphs.items():
@@ -101,11 +101,12 @@ def build_engines(req: BuildRequest, progress: Callable[[str], None] = lambda _:
         onnx_path = onnx_dir / f"{key}.{prec}.onnx"
         model = make(prec == "fp16")
         if prec == "int8":
+            if req.calibration_data is None:
+                raise ConfigError("int8 needs --calibration-data DIR: a folder of your own patient folders")
             fp32_path = onnx_dir / f"{key}.fp32.onnx"
             onnx.save(model, fp32_path)
             progress(f"{key}: calibrating int8 on {req.calibration_data}")
-            batches = calibration_batches(req.calibration_data, config, req.calibration_inputs,  # type: ignore[arg-type]
-                                          profile.max_slices)
+            batches = calibration_batches(req.calibration_data, config, req.calibration_inputs, profile.max_slices)
             quantize_trunk(fp32_path, onnx_path, batches)
             fp32_path.unlink()
             model = onnx.load(onnx_path)
@@ -118,10 +119,10 @@ def build_engines(req: BuildRequest, progress: Callable[[str], None] = lambda _:
         parts[key] = PartSpec(file=engine_path.name, onnx=str(onnx_path.relative_to(out)), precision=prec,
                               sha256=sha256_file(engine_path), onnx_sha256=sha256_file(onnx_path),
                               inputs=inputs, outputs=outputs)
-    if backend.name == "onnxruntime":
+    if backend.engine_is_onnx:
         shutil.rmtree(onnx_dir)  # the engines are the ONNX files themselves
-        for p in parts.values():
-            p.onnx = p.file
+        for part in parts.values():
+            part.onnx = part.file
     env = backend.environment()
     manifest = Manifest(
         backend=backend.name, model=config.to_dict(), parts=parts, profile=profile,

@@ -7,6 +7,8 @@ stored in half precision and the graph casts at its edges, so precision lives in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -39,7 +41,7 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array.astype(dtype)), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
         out = self.name(op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out

@@ -48,7 +48,8 @@ class VGG11Trunk(nn.Module):
         for m in self.features:
             if isinstance(m, nn.Conv2d):  # torchvision's VGG init: keeps random features' scale
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

@@ -6,6 +6,7 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def read_nifti(path: str | Path, limits: ReadLimits = DEFAULT_LIMITS, reorient: 
     if gz and _gzip_isize(path) is None:
         raise InputError("named .gz but is not gzip-compressed", path=path, category="input.corrupt")
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
     except (ImageFileError, OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
         raise InputError(f"not a readable NIfTI file: {exc}", path=path, category="input.corrupt") from exc
     header = img.header

@@ -110,10 +110,9 @@ class Predictor:
         rows = []
         for b0 in range(0, slices.shape[0], p.max_batch):
             block = slices[b0 : b0 + p.max_batch]
-            pooled = None
-            for s0 in range(0, block.shape[1], p.max_slices):
-                out = trunk.run(np.ascontiguousarray(block[:, s0 : s0 + p.max_slices]))
-                pooled = out if pooled is None else np.maximum(pooled, out)
+            pooled = trunk.run(np.ascontiguousarray(block[:, : p.max_slices]))
+            for s0 in range(p.max_slices, block.shape[1], p.max_slices):
+                np.maximum(pooled, trunk.run(np.ascontiguousarray(block[:, s0 : s0 + p.max_slices])), out=pooled)
             rows.append(pooled)
         return np.concatenate(rows) if len(rows) > 1 else rows[0]
 

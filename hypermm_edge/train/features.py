@@ -40,6 +40,14 @@ def _pool(phi: Phi, slices: list[tuple[int, torch.Tensor]], chunk: int) -> torch
     return torch.cat(rows)
 
 
+def _cached(pooled: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return lambda: pooled
+
+
+def _recompute(phi: Phi, slices: list[tuple[int, torch.Tensor]], chunk: int) -> Callable[[], torch.Tensor]:
+    return lambda: _pool(phi, slices, chunk)
+
+
 def load_patient_features(phi: Phi, patients: list[LabelledPatient], config: ModelConfig, cache: bool,
                           chunk: int = 64, on_patient: Callable[[], None] | None = None) -> list[PatientFeatures]:
     """Read every patient once. With `cache`, run the trunk now and keep only its output;
@@ -49,11 +57,7 @@ def load_patient_features(phi: Phi, patients: list[LabelledPatient], config: Mod
         ps = read_patient(p.folder, config)
         slices = [(x.modality.id, torch.from_numpy(x.slices)) for x in ps.inputs]
         ids = torch.cat([torch.full((t.shape[0],), mid, dtype=torch.long) for mid, t in slices])
-        if cache:
-            pooled = _pool(phi, slices, chunk)
-            source: Callable[[], torch.Tensor] = lambda pooled=pooled: pooled  # noqa: E731
-        else:
-            source = lambda slices=slices: _pool(phi, slices, chunk)  # noqa: E731
+        source = _cached(_pool(phi, slices, chunk)) if cache else _recompute(phi, slices, chunk)
         out.append(PatientFeatures(p.patient, p.label, ids, source))
         if on_patient:
             on_patient()

@@ -63,14 +63,19 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, labels)
 
 
-def _auc(labels: list[int], logits: torch.Tensor) -> float:
+def _metrics_from_logits(labels: list[int], logits: torch.Tensor) -> dict[str, float]:
     probs = probabilities_from_logits(logits).detach().numpy()
-    return classification_metrics(np.asarray(labels), probs[:, 0] if probs.shape[1] == 1 else probs)["auc"]
+    return classification_metrics(np.asarray(labels), probs[:, 0] if probs.shape[1] == 1 else probs)
+
+
+def _auc(labels: list[int], logits: torch.Tensor) -> float:
+    return _metrics_from_logits(labels, logits)["auc"]
 
 
 class _EarlyStopping:
     def __init__(self, patience: int) -> None:
-        self.patience, self.best, self.bad, self.state = patience, float("inf"), 0, None
+        self.patience, self.best, self.bad = patience, float("inf"), 0
+        self.state: dict[str, torch.Tensor] | None = None
 
     def step(self, loss: float, model: torch.nn.Module) -> bool:
         """Record this epoch; True when training should stop."""
@@ -190,8 +195,7 @@ def _metrics(model: HyperMM, data: list[PatientFeatures]) -> dict[str, float]:
     if not data:
         return {}
     _, labels, logits = _evaluate(model, data)
-    probs = probabilities_from_logits(logits).numpy()
-    return classification_metrics(np.asarray(labels), probs[:, 0] if probs.shape[1] == 1 else probs)
+    return _metrics_from_logits(labels, logits)
 
 
 def train(data_dir: str | Path, out: str | Path, model_config: ModelConfig, cfg: TrainConfig,
