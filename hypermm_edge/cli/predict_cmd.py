@@ -52,15 +52,19 @@ def predict(
         out.print(f"resuming: {len(patient_dirs) - len(todo)} patients already done")
     records = []
     limits = ReadLimits(max_voxels=max_voxels, max_image_pixels=max_image_pixels)
-    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
-        task = progress.add_task("predicting", total=len(todo))
-        for record in predict_many(predictor, todo, cache=feature_cache, limits=limits):
-            records.append(record)
-            if results:
-                results.add(record)
-            if as_json:
-                typer.echo(json.dumps(record, sort_keys=True))
-            progress.advance(task)
+    try:
+        with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
+            task = progress.add_task("predicting", total=len(todo))
+            for record in predict_many(predictor, todo, cache=feature_cache, limits=limits):
+                records.append(record)
+                if results:
+                    results.add(record)
+                if as_json:
+                    typer.echo(json.dumps(record, sort_keys=True))
+                progress.advance(task)
+    finally:  # also on Ctrl-C: what was computed is kept
+        if results:
+            results.flush()
     failed = [r for r in records if r["status"] != "ok"]
     if not as_json:
         table = Table(title=f"predictions ({predictor.manifest.backend}, {predictor.manifest.precision_summary()})")
