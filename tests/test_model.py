@@ -97,3 +97,23 @@ def test_trunk_is_frozen_and_stays_in_eval(model):
     assert not model.phi.trunk.training
     assert not any(p.requires_grad for p in model.phi.trunk.parameters())
     model.eval()
+
+
+def test_backbone_weights_from_a_local_torchvision_file(tmp_path):
+    from hypermm_edge.errors import CheckpointError
+    from hypermm_edge.model.trunk import VGG11Trunk, conv_layer_indices, load_backbone_weights
+
+    source = VGG11Trunk()
+    # torchvision's vgg11 state_dict layout: features.* plus a classifier we must ignore
+    state = {f"features.{k}": v for k, v in source.features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(4, 4)
+    torch.save(state, tmp_path / "vgg11.pth")
+    target = VGG11Trunk()
+    load_backbone_weights(target, str(tmp_path / "vgg11.pth"))
+    for i in conv_layer_indices():
+        assert torch.equal(target.features[i].weight, source.features[i].weight)
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_backbone_weights(target, str(tmp_path / "bad.pth"))
+    with pytest.raises(CheckpointError, match="not found"):
+        load_backbone_weights(target, str(tmp_path / "missing.pth"))
