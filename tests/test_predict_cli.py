@@ -266,3 +266,12 @@ def test_read_limits_are_configurable(mixed_engines, tmp_path):
     assert json.loads(_run(args).stdout)["status"] == "ok"
     refused = json.loads(_run([*args, "--max-voxels", "3000"]).stdout)
     assert refused["error"]["category"] == "input.too_large" and "3456" in refused["error"]["message"]
+
+
+def test_table_shows_error_categories_verbatim(mixed_engines, tmp_path):
+    bad = tmp_path / "bad[1]"
+    bad.mkdir()
+    (bad / "MRI.nii.gz").write_bytes(b"")
+    proc = _run(["predict", str(bad), "--engines", str(mixed_engines)], env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 1
+    assert "[input.corrupt]" in proc.stdout and "bad[1]" in proc.stdout  # not swallowed as markup

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -67,18 +68,25 @@ def predict(
             results.flush()
     failed = [r for r in records if r["status"] != "ok"]
     if not as_json:
+        labels = predictor.config.labels
         table = Table(title=f"predictions ({predictor.manifest.backend}, {predictor.manifest.precision_summary()})")
-        for col in ("patient", "status", "prediction", "probability", "modalities", "missing / error", "ms"):
-            table.add_column(col)
+        table.add_column("patient", overflow="fold")
+        table.add_column("status")
+        table.add_column("prediction")
+        table.add_column(f"P({labels[1]})" if len(labels) == 2 else "probabilities", overflow="fold")
+        table.add_column("modalities", overflow="fold")
+        table.add_column("missing / error", overflow="fold")
+        table.add_column("ms", justify="right")
         for r in records:
+            name = escape(r["patient"])
             if r["status"] == "ok":
                 prob = r.get("probability")
                 prob_text = f"{prob:.3f}" if prob is not None else json.dumps(r["probabilities"])
-                table.add_row(r["patient"], "ok", r["prediction"], prob_text, ",".join(r["modalities"]),
-                              ",".join(r["missing"]) or "-", f"{r['timings_ms']['total']:.1f}")
+                table.add_row(name, "ok", escape(r["prediction"]), prob_text, escape(",".join(r["modalities"])),
+                              escape(",".join(r["missing"])) or "-", f"{r['timings_ms']['total']:.1f}")
             else:
                 e = r["error"]
-                table.add_row(r["patient"], "[red]error[/]", "", "", "", f"[{e['category']}] {e['message']}", "")
+                table.add_row(name, "[red]error[/]", "", "", "", escape(f"[{e['category']}] {e['message']}"), "")
         out.print(table)
         out.print(f"{len(records) - len(failed)} ok, {len(failed)} failed"
                   + (f"; results in {output}" if output else ""))

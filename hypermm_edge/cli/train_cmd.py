@@ -22,7 +22,9 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Checkpoint to write (.safetensors).")],
     modalities: Annotated[str | None, typer.Option(
         help="NAME[:kind] in id order, e.g. 'PET,MRI' or 'MRI,HISTO:images'. Default: found in the data.")] = None,
-    labels: Annotated[str | None, typer.Option(help="Label names in class order. Default: from labels.csv.")] = None,
+    labels: Annotated[str | None, typer.Option(
+        help="Label names in class order, e.g. 'CN,AD' (binary: the second is the positive class). "
+             "Default: sorted names from labels.csv.")] = None,
     size: Annotated[int, typer.Option(help="Input crop size in pixels (a multiple of 32).")] = 224,
     resize: Annotated[int | None, typer.Option(help="Shorter side before cropping. Default: size*256/224.")] = None,
     aggregation: Annotated[AggregationChoice, typer.Option(help="Set aggregation.")] = AggregationChoice.mean,
@@ -65,8 +67,9 @@ def train(
     cfg = TrainConfig(seed=seed, lr=lr, phase2_lr=lr2, weight_decay=weight_decay, phase1_epochs=epochs1,
                       phase2_epochs=epochs2, patience=patience, end_to_end=end_to_end, feature_cache=feature_cache,
                       backbone_weights=backbone_weights)
+    positive = f" (positive class: {label_names[1]}; --labels sets the order)" if len(label_names) == 2 else ""
     console.print(f"modalities: {', '.join(f'{m.name}({m.kind}, id {m.id})' for m in specs)}; "
-                  f"labels: {', '.join(label_names)}")
+                  f"labels: {', '.join(label_names)}{positive}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as progress:
         tasks: dict[str, TaskID] = {}
