@@ -22,13 +22,17 @@ from hypermm_edge.runtime.predictor import Prediction, Predictor
 log = logging.getLogger(__name__)
 
 
-def _error(exc: BaseException, folder: Path) -> dict[str, Any]:
+def _error(exc: BaseException | None, folder: Path) -> dict[str, Any]:
     if isinstance(exc, HyperMMError):
         return exc.to_dict()
     if isinstance(exc, OSError):  # unreadable file, vanished file, I/O error
         return {"category": "input.unreadable", "message": str(exc), "file": getattr(exc, "filename", None)}
     log.debug("unexpected error for %s", folder, exc_info=exc)
     return {"category": "internal", "message": f"{type(exc).__name__}: {exc}", "file": str(folder)}
+
+
+def _error_record(predictor: Predictor, folder: Path, exc: BaseException | None) -> dict[str, Any]:
+    return {**_base_record(predictor, folder), "status": "error", "error": _error(exc, folder)}
 
 
 def _guarded(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
@@ -56,11 +60,11 @@ def _ok_record(predictor: Predictor, folder: Path, prediction: Prediction, ignor
 def _record(predictor: Predictor, folder: Path, loaded: tuple[PatientSet | None, BaseException | None]
             ) -> dict[str, Any]:
     patient, exc = loaded
-    if exc is None and patient is not None:
+    if patient is not None:
         prediction, exc = _guarded(lambda: predictor.predict(patient))
-    if exc is not None or patient is None:
-        return {**_base_record(predictor, folder), "status": "error", "error": _error(exc or ValueError(), folder)}
-    return _ok_record(predictor, folder, prediction, patient.ignored)
+        if prediction is not None:
+            return _ok_record(predictor, folder, prediction, patient.ignored)
+    return _error_record(predictor, folder, exc)
 
 
 def predict_cached(predictor: Predictor, folder: Path, cache: FeatureCache,
@@ -95,9 +99,7 @@ def predict_cached(predictor: Predictor, folder: Path, cache: FeatureCache,
         return record
 
     record, exc = _guarded(run)
-    if exc is not None:
-        return {**_base_record(predictor, folder), "status": "error", "error": _error(exc, folder)}
-    return record
+    return record if record is not None else _error_record(predictor, folder, exc)
 
 
 def predict_patient(predictor: Predictor, folder: Path, limits: ReadLimits = DEFAULT_LIMITS) -> dict[str, Any]:
