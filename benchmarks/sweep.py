@@ -44,6 +44,7 @@ def _checkpoint(size: int, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> dict:
     from hypermm_edge.bench.flops import gemm_gflops, trunk_macs_per_slice
     from hypermm_edge.bench.runner import BenchRequest, run_bench, write_synthetic_patient
+    from hypermm_edge.checkpoint_meta import read_checkpoint_config
     from hypermm_edge.engines.base import backend_class
     from hypermm_edge.export.build import BuildRequest, build_engines, parse_precision
     from hypermm_edge.manifest import Profile
@@ -71,14 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
     macs = trunk_macs_per_slice(args.size)
     calib = work / "calibration"
     if not calib.exists():
-        manifest_cfg = None
+        config = read_checkpoint_config(ckpt)[0]
         for i in range(2):
-            folder = calib / f"c{i}"
-            if manifest_cfg is None:
-                from hypermm_edge.checkpoint_meta import read_checkpoint_config
-
-                manifest_cfg = read_checkpoint_config(ckpt)[0]
-            write_synthetic_patient(folder, _FakeManifest(manifest_cfg), 4, args.size)
+            write_synthetic_patient(calib / f"c{i}", config, 4, args.size)
     rows, skipped = [], []
     for backend in args.backends.split(","):
         ok, why = backend_class(backend).availability()
@@ -115,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
                     row["torch_eager_ms"] = full["torch_eager_ms"]["median"]
                     row["speedup_vs_torch"] = full["speedup_vs_torch"]
                 if n in args.predict_slices:
-                    row.update(predict_end_to_end(engines, manifest_of(engines), n, args.size, work))
+                    row.update(predict_end_to_end(engines, n, args.size, work))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     fp32 = {(r["backend"], r["slices_per_volume"]): r for r in rows if r["precision"] == "fp32"}
@@ -135,13 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
-def manifest_of(engines: Path):
-    from hypermm_edge.manifest import Manifest
-
-    return Manifest.load(engines)
-
-
-def predict_end_to_end(engines: Path, manifest, slices: int, size: int, work: Path) -> dict:
+def predict_end_to_end(engines: Path, slices: int, size: int, work: Path) -> dict:
     """Wall time of `predict` over 3 patients (reads prefetched while engines run), and the
     share of it that is not engine compute: reading, preprocessing and glue."""
     import time
@@ -150,21 +140,14 @@ def predict_end_to_end(engines: Path, manifest, slices: int, size: int, work: Pa
     from hypermm_edge.runtime.batch import predict_many
     from hypermm_edge.runtime.predictor import Predictor
 
-    folders = [write_synthetic_patient(work / f"e2e-{slices}-{i}", manifest, slices, size) for i in range(3)]
     predictor = Predictor(engines)
+    folders = [write_synthetic_patient(work / f"e2e-{slices}-{i}", predictor.config, slices, size) for i in range(3)]
     list(predict_many(predictor, folders[:1]))  # warm-up: engines opened, caches warm
     t0 = time.perf_counter()
     records = list(predict_many(predictor, folders))
     wall = (time.perf_counter() - t0) * 1e3
     compute = sum(r["timings_ms"][k] for r in records for k in ("trunk", "head", "aggregate", "rho"))
     return {"predict_ms_per_patient": wall / len(folders), "predict_overhead_fraction": (wall - compute) / wall}
-
-
-class _FakeManifest:
-    """write_synthetic_patient only needs `.config`."""
-
-    def __init__(self, config) -> None:
-        self.config = config
 
 
 def markdown(report: dict) -> str:

@@ -79,8 +79,7 @@ def normalise_u8(images: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     out = np.empty((n, 3) + images.shape[1:3], dtype=np.float32)
     for i in range(n):
         for c in range(3):
-            plane = images[i] if images.ndim == 3 else np.ascontiguousarray(images[i, ..., c])
-            np.take(lut[c], plane, out=out[i, c])
+            np.take(lut[c], images[i] if images.ndim == 3 else images[i, ..., c], out=out[i, c])
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hypermm_edge.manifest import Manifest
 from hypermm_edge.model.checkpoint import load_checkpoint
 from hypermm_edge.model.hypermm import ModalityInput
 from hypermm_edge.readers.patient import read_patient
@@ -38,8 +39,8 @@ class SubsetCheck:
         return int(np.argmax(self.torch_probability)) == int(np.argmax(self.engine_probability))
 
 
-def precision_bound(predictor: Predictor) -> tuple[str, float]:
-    worst = max((p.precision for p in predictor.manifest.parts.values()), key=lambda p: BOUNDS[p])
+def precision_bound(manifest: Manifest) -> tuple[str, float]:
+    worst = max((p.precision for p in manifest.parts.values()), key=lambda p: BOUNDS[p])
     return worst, BOUNDS[worst]
 
 

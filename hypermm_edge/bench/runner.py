@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hypermm_edge.manifest import Manifest
+from hypermm_edge.config import ModelConfig
 from hypermm_edge.readers.patient import read_patient
 from hypermm_edge.runtime.predictor import Predictor
 
@@ -44,12 +44,13 @@ def summarise(values: list[float]) -> dict[str, float]:
             "p99": float(np.percentile(a, 99)), "n": int(a.size)}
 
 
-def write_synthetic_patient(folder: Path, manifest: Manifest, slices: int, size: int) -> Path:
+def write_synthetic_patient(folder: Path, config: ModelConfig, slices: int, size: int) -> Path:
+    """One random volume per volume modality of the model: timing does not depend on content."""
     import nibabel as nib
 
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
-    for m in manifest.config.modalities:
+    for m in config.modalities:
         if m.kind == "volume":
             vol = rng.random((size, size, slices), dtype=np.float32)
             nib.save(nib.Nifti1Image(vol, np.eye(4)), str(folder / f"{m.name}.nii.gz"))
@@ -78,7 +79,7 @@ def run_bench(req: BenchRequest) -> dict[str, Any]:
     predictor = Predictor(req.engine_dir, allow_spinning=False) if req.compare else Predictor(req.engine_dir)
     manifest = predictor.manifest
     with tempfile.TemporaryDirectory() as tmp:
-        folder = req.patient or write_synthetic_patient(Path(tmp) / "synthetic", manifest, req.slices,
+        folder = req.patient or write_synthetic_patient(Path(tmp) / "synthetic", manifest.config, req.slices,
                                                         req.size or manifest.config.input_size)
         torch_run = _torch_runner(req.compare) if req.compare else None
         first = read_patient(folder, predictor.config)

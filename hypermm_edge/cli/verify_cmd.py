@@ -17,11 +17,11 @@ def verify(
 
     Exits 1 when a difference exceeds the bound of the engines' precision
     (fp32 1e-4, fp16 1e-2, int8 0.1 in probability)."""
-    from hypermm_edge.runtime.predictor import Predictor
+    from hypermm_edge.manifest import Manifest
     from hypermm_edge.verify import precision_bound, verify_patients
 
     console = Console()
-    precision, bound = precision_bound(Predictor(engines))
+    precision, bound = precision_bound(Manifest.load(engines))
     checks = verify_patients(checkpoint, engines, patient_dirs)
     by_subset: dict[tuple[str, ...], list] = {}
     for c in checks:

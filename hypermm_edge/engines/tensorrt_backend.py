@@ -72,7 +72,7 @@ class TensorRTEngine(Engine):
     """One deserialized engine with its context, stream and buffers (allocated once)."""
 
     def __init__(self, engine: trt.ICudaEngine, runtime: trt.Runtime) -> None:
-        cuda = _cuda()
+        self._cuda = cuda = _cuda()
         self._runtime = runtime  # keep alive as long as the engine
         self.engine = engine
         self.context = engine.create_execution_context()
@@ -96,7 +96,7 @@ class TensorRTEngine(Engine):
         self.max_input = max_in
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        cuda = _cuda()
+        cuda = self._cuda
         if x.ndim != len(self.max_input) or any(a > b for a, b in zip(x.shape, self.max_input, strict=True)):
             raise EngineError(f"input {x.shape} exceeds the engine's profile maximum {self.max_input}")
         if not self.context.set_input_shape(self.input_name, trt.Dims(list(x.shape))):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,14 @@ class ExportWeights:
         return [(self.tensors[f"phi.trunk.features.{i}.weight"], self.tensors[f"phi.trunk.features.{i}.bias"])
                 for i in idx]
 
+    @cached_property
+    def _hypernet64(self) -> dict[str, np.ndarray]:
+        return {k: v.astype(np.float64) for k, v in self.tensors.items()
+                if k.startswith(("phi.embedding", "phi.hypernet"))}
+
     def head(self, modality: str) -> tuple[np.ndarray, np.ndarray]:
         """The 1x1 conv the hypernetwork generates for this modality: weight [out, in], bias [out]."""
-        t = {k: v.astype(np.float64) for k, v in self.tensors.items() if k.startswith(("phi.embedding",
-                                                                                          "phi.hypernet"))}
+        t = self._hypernet64
         e = t["phi.embedding.weight"][self.config.modality(modality).id]
         h = np.maximum(t["phi.hypernet.0.weight"] @ e + t["phi.hypernet.0.bias"], 0.0)
         params = t["phi.hypernet.2.weight"] @ h + t["phi.hypernet.2.bias"]
